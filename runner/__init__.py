@@ -1,0 +1,5 @@
+"""Client-side runner for Elastic Security EQL detection rules."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+"""Build alerts: Kibana-shaped alert documents with deterministic ids."""
+
+from __future__ import annotations

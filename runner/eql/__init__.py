@@ -1,0 +1,3 @@
+"""Parse and compile: EQL text into predicates and Elasticsearch prefilters."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Execute: windows, one execution, the scheduler and backfill."""
+
+from __future__ import annotations
