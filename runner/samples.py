@@ -20,6 +20,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from runner.elastic.mappings import ecs_mappings
+
 Document = dict[str, Any]
 
 DEFEND_PROCESS = "logs-endpoint.events.process"
@@ -31,11 +33,6 @@ FAMILIES = (WINLOGBEAT, DEFEND_PROCESS, DEFEND_NETWORK, SYSMON)
 SYSMON_CHANNEL = "Microsoft-Windows-Sysmon/Operational"
 SYSMON_PROVIDER = "Microsoft-Windows-Sysmon"
 
-_KEYWORD = {"type": "keyword", "ignore_above": 1024}
-_LONG = {"type": "long"}
-_IP = {"type": "ip"}
-_DATE = {"type": "date"}
-
 
 def iso(ms: int) -> str:
     """Format epoch milliseconds as ISO 8601 UTC with milliseconds."""
@@ -46,91 +43,6 @@ def iso(ms: int) -> str:
 def data_stream_name(family: str, namespace: str) -> str:
     """Return the data stream of ``family`` for ``namespace``."""
     return f"{family}-{namespace}"
-
-
-def _process_mapping() -> dict[str, Any]:
-    fields = {
-        "name": _KEYWORD,
-        "executable": _KEYWORD,
-        "entity_id": _KEYWORD,
-        "command_line": _KEYWORD,
-        "args": _KEYWORD,
-        "args_count": _LONG,
-        "pid": _LONG,
-        "working_directory": _KEYWORD,
-    }
-    parent = {"properties": dict(fields)}
-    return {"properties": {**fields, "parent": parent}}
-
-
-def _endpoint_mapping() -> dict[str, Any]:
-    return {
-        "properties": {
-            "ip": _IP,
-            "port": _LONG,
-            "address": _KEYWORD,
-            "domain": _KEYWORD,
-            "bytes": _LONG,
-        }
-    }
-
-
-def ecs_mappings() -> dict[str, Any]:
-    """Return the explicit ECS mappings of the source indices."""
-    keywords = ("category", "type", "action", "kind", "code", "module", "dataset")
-    event = dict.fromkeys((*keywords, "provider", "outcome"), _KEYWORD)
-    return {
-        "dynamic_templates": [
-            {
-                "strings_as_keyword": {
-                    "match_mapping_type": "string",
-                    "mapping": _KEYWORD,
-                }
-            }
-        ],
-        "properties": {
-            "@timestamp": _DATE,
-            "event": {
-                "properties": {
-                    **event,
-                    "sequence": _LONG,
-                    "ingested": _DATE,
-                    "created": _DATE,
-                }
-            },
-            "host": {
-                "properties": {
-                    "id": _KEYWORD,
-                    "name": _KEYWORD,
-                    "hostname": _KEYWORD,
-                    "ip": _IP,
-                    "os": {"properties": {"type": _KEYWORD, "family": _KEYWORD}},
-                }
-            },
-            "process": _process_mapping(),
-            "destination": _endpoint_mapping(),
-            "source": _endpoint_mapping(),
-            "network": {
-                "properties": {
-                    "direction": _KEYWORD,
-                    "transport": _KEYWORD,
-                    "protocol": _KEYWORD,
-                }
-            },
-            "dns": {"properties": {"question": {"properties": {"name": _KEYWORD}}}},
-            "user": {"properties": {"name": _KEYWORD, "domain": _KEYWORD}},
-            "agent": {"properties": {"id": _KEYWORD, "type": _KEYWORD}},
-            "winlog": {
-                "properties": {
-                    "event_id": _KEYWORD,
-                    "channel": _KEYWORD,
-                    "provider_name": _KEYWORD,
-                    "record_id": _KEYWORD,
-                    "computer_name": _KEYWORD,
-                }
-            },
-        },
-    }
 
 
 def source_templates(namespace_prefix: str = "") -> dict[str, dict[str, Any]]:
