@@ -1,0 +1,69 @@
+"""Compile a loaded rule into what an execution runs.
+
+The parsed query becomes a :class:`~runner.matching.plan.MatchPlan` of exact
+predicates and join-key functions for the matcher, the Elasticsearch
+prefilter that narrows the fetch, and the list of fields to fetch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence as Seq
+from dataclasses import dataclass
+from typing import Any
+
+from runner.eql.ast import EventQuery, Expr, Sequence, Stage
+from runner.eql.predicate import compile_condition, compile_keys, referenced_fields
+from runner.eql.prefilter import query_prefilter
+from runner.errors import RuleError
+from runner.matching.plan import MatchPlan, StagePlan
+from runner.rules.model import Rule
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    """A rule ready to execute.
+
+    Attributes:
+        rule: The loaded rule.
+        plan: Predicates and keys for the matcher.
+        prefilter: The Elasticsearch query that every relevant event matches.
+        fields: The fields the predicates and keys read.
+    """
+
+    rule: Rule
+    plan: MatchPlan
+    prefilter: dict[str, Any]
+    fields: tuple[str, ...]
+
+
+def compile_rule(rule: Rule) -> CompiledRule:
+    """Compile ``rule``; errors point into the rule file.
+
+    Raises:
+        RuleError: located at the construct that cannot be compiled.
+    """
+    try:
+        plan = _plan(rule.parsed)
+        prefilter = query_prefilter(rule.parsed)
+    except RuleError as exc:
+        if exc.path is not None:
+            raise
+        raise exc.at(rule.path, *rule.query_offset) from exc
+    fields = tuple(sorted(referenced_fields(rule.parsed)))
+    return CompiledRule(rule, plan, prefilter, fields)
+
+
+def _plan(query: EventQuery | Sequence) -> MatchPlan:
+    if isinstance(query, EventQuery):
+        return MatchPlan((StagePlan(compile_condition(query)),))
+    stages = tuple(_stage(stage, query.by) for stage in query.stages)
+    until = None if query.until is None else _stage(query.until, query.by)
+    return MatchPlan(stages, query.maxspan_ms, until)
+
+
+def _stage(stage: Stage, shared: Seq[Expr]) -> StagePlan:
+    return StagePlan(
+        predicate=compile_condition(stage.query),
+        key=compile_keys((*shared, *stage.by)),
+        runs=stage.runs,
+    )
