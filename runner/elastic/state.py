@@ -31,9 +31,12 @@ def ensure_indices(
 
     Idempotent: run before the first write of every process.
     """
-    for name, mappings in (
-        (alerts_index, alert_mappings()),
-        (state_index, state_mappings()),
+    # Alerts copy their events' fields as sent: a value the source index
+    # ignored as malformed (a bad IP, say) must not make the alert fail.
+    alerts_settings = {**_SETTINGS, "index.mapping.ignore_malformed": True}
+    for name, settings, mappings in (
+        (alerts_index, alerts_settings, alert_mappings()),
+        (state_index, _SETTINGS, state_mappings()),
     ):
         retry.call(
             "put index template",
@@ -41,7 +44,7 @@ def ensure_indices(
             name=f"eql-runner-{name}",
             index_patterns=[name],
             priority=500,
-            template={"settings": _SETTINGS, "mappings": mappings},
+            template={"settings": settings, "mappings": mappings},
         )
         _create_index(es, name, retry)
 

@@ -43,7 +43,7 @@ def compile_rule(rule: Rule) -> CompiledRule:
         RuleError: located at the construct that cannot be compiled.
     """
     try:
-        plan = _plan(rule.parsed)
+        plan = match_plan(rule.parsed)
         prefilter = query_prefilter(rule.parsed)
     except RuleError as exc:
         if exc.path is not None:
@@ -53,7 +53,8 @@ def compile_rule(rule: Rule) -> CompiledRule:
     return CompiledRule(rule, plan, prefilter, fields)
 
 
-def _plan(query: EventQuery | Sequence) -> MatchPlan:
+def match_plan(query: EventQuery | Sequence) -> MatchPlan:
+    """Return the matcher's plan of a parsed query."""
     if isinstance(query, EventQuery):
         return MatchPlan((StagePlan(compile_condition(query)),))
     stages = tuple(_stage(stage, query.by) for stage in query.stages)
