@@ -34,6 +34,15 @@ test-unit: install
 test-es: install
 	scripts/with-es $(BIN)/pytest -m elasticsearch $(PYTEST_ARGS)
 
+## The demo: a local node (or ES_URL), an hour of telemetry, the daemon and
+## its alerts. ONCE=1 runs one execution, prints its alerts and exits.
+demo: install
+	scripts/with-es $(BIN)/python -m runner.demo $(if $(ONCE),--once)
+
+## Benchmarks; they print ratios measured in one run.
+bench: install
+	scripts/with-es sh -c '$(BIN)/python bench/engine.py && $(BIN)/python bench/execution.py'
+
 es-up:
 	scripts/es-node up
 

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import argparse
 import random
+import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from elasticsearch import Elasticsearch, helpers
@@ -105,7 +106,12 @@ def generate(end_ms: int, seed: int = 2026) -> tuple[list[Doc], int]:
     for n in range(600):
         ms = end_ms - 60 * MINUTE + rng.randint(0, 58 * MINUTE)
         host = rng.choice(hosts)
-        if n % 50 == 7:
+        if n >= 598:
+            # Two true positives inside the last window, so one execution finds them.
+            ms = end_ms - rng.randint(2 * MINUTE, 7 * MINUTE)
+            docs.extend(_true_positive(rng, ms, host, true_positives))
+            true_positives += 1
+        elif n % 50 == 7:
             docs.extend(_true_positive(rng, ms, host, true_positives))
             true_positives += 1
         else:
@@ -127,16 +133,16 @@ def _runner(*args: str) -> list[str]:
     return [sys.executable, "-m", "runner", *args]
 
 
-def _print_alerts(es: Elasticsearch, index: str, seen: set[str]) -> None:
+def _print_alerts(es: Elasticsearch, index: str, since_ms: int, seen: set[str]) -> None:
+    """Print the parent alerts written since ``since_ms`` not printed yet."""
     if not es.indices.exists(index=index):
         return
+    es.indices.refresh(index=index)
+    parents = {"exists": {"field": "kibana.alert.building_block_type"}}
+    written = {"range": {"@timestamp": {"gte": since_ms, "format": "epoch_millis"}}}
     found = es.search(
         index=index,
-        query={
-            "bool": {
-                "must_not": {"exists": {"field": "kibana.alert.building_block_type"}}
-            }
-        },
+        query={"bool": {"must_not": parents, "filter": written}},
         sort=[{"kibana.alert.original_time": "asc"}],
         size=1000,
     )
@@ -144,53 +150,55 @@ def _print_alerts(es: Elasticsearch, index: str, seen: set[str]) -> None:
         if hit["_id"] in seen:
             continue
         seen.add(hit["_id"])
-        source = hit["_source"]
+        alert = hit["_source"]
         print(
-            f"ALERT {source['kibana.alert.original_time']} "
-            f"host.id={source.get('host', {}).get('id')} "
-            f"process.entity_id={source.get('process', {}).get('entity_id')} "
-            f"-- {source['kibana.alert.reason']}",
+            f"ALERT {alert['kibana.alert.original_time']} "
+            f"host.id={alert.get('host', {}).get('id')} "
+            f"process.entity_id={alert.get('process', {}).get('entity_id')} "
+            f"({alert['kibana.alert.rule.execution.type']}): "
+            f"{alert['kibana.alert.reason']}",
             flush=True,
         )
 
 
-def _follow(es: Elasticsearch, index: str, seen: set[str]) -> Iterator[None]:
-    while True:
-        _print_alerts(es, index, seen)
-        yield
-        time.sleep(5)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    """Seed the demo data, backfill the hour, then run once or as a daemon."""
+    """Seed the demo data, then run one execution or the daemon."""
     parser = argparse.ArgumentParser(prog="python -m runner.demo")
-    parser.add_argument("--once", action="store_true", help="one pass, then exit")
+    parser.add_argument(
+        "--once", action="store_true", help="one execution, print its alerts, exit"
+    )
     args = parser.parse_args(argv)
 
     settings = load_settings()
     es = build_client(settings)
-    now_ms = int(time.time() * 1000)
-    docs, true_positives = generate(now_ms)
+    started_ms = int(time.time() * 1000)
+    docs, true_positives = generate(started_ms)
     seed(es, docs)
-    print(f"indexed {len(docs)} events, {true_positives} of them true positives")
-
-    subprocess.run(_runner("backfill", "--from", "now-65m", "--to", "now"), check=True)
+    print(
+        f"indexed {len(docs)} events over the last hour, {true_positives} of them "
+        "true positives; 2 fall inside the current 9-minute window"
+    )
     seen: set[str] = set()
-    _print_alerts(es, settings.alerts_index, seen)
-    print(f"{len(seen)} alert(s) in {settings.alerts_index}")
+
     if args.once:
+        subprocess.run(_runner("run-once"), check=True)
+        _print_alerts(es, settings.alerts_index, started_ms, seen)
+        print(f"{len(seen)} alert(s) created in {settings.alerts_index}")
         return 0 if seen else 1
 
-    print("starting the daemon; Ctrl-C stops it")
+    print("backfilling the hour (manual executions)")
+    subprocess.run(_runner("backfill", "--from", "now-65m", "--to", "now"), check=True)
+    _print_alerts(es, settings.alerts_index, started_ms, seen)
+    print("starting the daemon (scheduled executions every 5 minutes); Ctrl-C stops it")
     daemon = subprocess.Popen(_runner("run"))
     try:
-        for _ in _follow(es, settings.alerts_index, seen):
-            if daemon.poll() is not None:
-                return daemon.returncode
+        while daemon.poll() is None:
+            _print_alerts(es, settings.alerts_index, started_ms, seen)
+            time.sleep(5)
     except KeyboardInterrupt:
-        daemon.terminate()
+        daemon.send_signal(signal.SIGINT)
         return daemon.wait()
-    return 0
+    return daemon.returncode
 
 
 if __name__ == "__main__":

@@ -79,7 +79,7 @@ def _base(ms: int, host_id: str, category: str, kind: str) -> Document:
         "event": {"kind": "event", "category": [category], "type": [kind]},
         "host": {
             "id": host_id,
-            "name": f"ws-{host_id[:6]}",
+            "name": "WS-" + host_id.rsplit("-", 1)[-1][:8].upper(),
             "os": {"type": "windows", "family": "windows"},
         },
     }
