@@ -18,8 +18,13 @@ class Settings(BaseSettings):
     object can be logged whole.
     """
 
+    # Empty values mean "use the default": .env.example lists every
+    # setting, most of them empty.
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        env_ignore_empty=True,
     )
 
     es_url: str = "http://127.0.0.1:9200"
@@ -34,14 +39,6 @@ class Settings(BaseSettings):
     rules_dir: Path = Path("rules")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
-
-    @field_validator(
-        "es_api_key", "es_username", "es_password", "es_ca_certs", mode="before"
-    )
-    @classmethod
-    def _empty_is_unset(cls, value: object) -> object:
-        # .env.example lists every setting with an empty value.
-        return None if value == "" else value
 
     @field_validator("log_level", mode="before")
     @classmethod
