@@ -84,17 +84,8 @@ def execute(
     started = clock()
     rule = compiled.rule
     stats = FetchStats()
-    request = FetchRequest(
-        indices=rule.index,
-        query=compiled.prefilter,
-        fields=compiled.fields,
-        start_ms=window.start_ms,
-        end_ms=window.end_ms,
-        timestamp_field=rule.timestamp_override or "@timestamp",
-    )
-    evaluation = evaluate(
-        compiled.plan, stream_events(es, request, retry, stats), rule.max_signals
-    )
+    events = stream_events(es, fetch_request(compiled, window), retry, stats)
+    evaluation = evaluate(compiled.plan, events, rule.max_signals)
 
     sources = fetch_sources(es, _matched_events(evaluation), retry)
     context = AlertContext(
@@ -117,6 +108,20 @@ def execute(
         truncated=evaluation.truncated,
         skipped_documents=stats.skipped,
         duration_ms=int((clock() - started) * 1000),
+    )
+
+
+def fetch_request(compiled: CompiledRule, window: Window) -> FetchRequest:
+    """Return the fetch of ``compiled``'s prefiltered events in ``window``."""
+    rule = compiled.rule
+    return FetchRequest(
+        indices=rule.index,
+        query=compiled.prefilter,
+        fields=compiled.fields,
+        start_ms=window.start_ms,
+        end_ms=window.end_ms,
+        timestamp_field=rule.timestamp_override or "@timestamp",
+        tiebreaker_field=rule.tiebreaker_field or "event.sequence",
     )
 
 
