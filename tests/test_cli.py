@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from runner import samples
+from runner import cli, samples
 from runner.alerts.build import AlertContext, build_alerts, sequence_id
 from runner.cli import main
 from runner.ecs import event_from_source
@@ -435,3 +436,25 @@ def test_explain_finds_rule_by_id(
     code, out, _ = run(capsys, "explain", rule.rule_id)
     assert code == 0
     assert out.startswith(f"# {rule.name} ({rule.rule_id})\n")
+
+
+class _Terminal(io.StringIO):
+    """A text stream that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_draws_bar_on_terminal_only() -> None:
+    """Backfill's progress bar is drawn on a terminal and nowhere else."""
+    terminal = _Terminal()
+    bar = cli._Progress(terminal, width=10)
+    bar.show("rule-1", 3, 10)
+    bar.finish()
+    assert terminal.getvalue() == "\rrule-1 [###.......] 3/10 windows\n"
+
+    piped = io.StringIO()
+    quiet = cli._Progress(piped, width=10)
+    quiet.show("rule-1", 3, 10)
+    quiet.finish()
+    assert piped.getvalue() == ""
