@@ -114,7 +114,7 @@ def write_checkpoint(
         index=state_index,
         id=_checkpoint_id(checkpoint.rule_id),
         document=fields,
-        refresh="wait_for",
+        refresh=False,
     )
 
 
@@ -141,7 +141,7 @@ def record_failure(
         id=_checkpoint_id(rule_id),
         doc=fields,
         doc_as_upsert=True,
-        refresh="wait_for",
+        refresh=False,
     )
 
 
@@ -167,5 +167,5 @@ def record_gap(
             "gap_end": iso(end),
             "updated_at": iso(now_ms),
         },
-        refresh="wait_for",
+        refresh=False,
     )

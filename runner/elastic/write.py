@@ -67,7 +67,7 @@ def _create_chunk(
             "bulk create",
             es.bulk,
             operations=_operations(index, pending),
-            refresh="wait_for",
+            refresh=False,
         )
         again, refused = _tally(pending, response["items"], result)
         if refused:
