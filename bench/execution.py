@@ -49,7 +49,7 @@ from runner.elastic.client import RetryPolicy, build_client
 from runner.elastic.fetch import PIT_KEEP_ALIVE, FetchRequest, FetchStats, stream_events
 from runner.eql.compile import CompiledRule, compile_rule
 from runner.eql.prefilter import query_prefilter
-from runner.execution.execute import ExecutionResult
+from runner.execution.execute import ExecutionResult, fetch_request
 from runner.execution.rule_runner import RuleRunner, Target
 from runner.execution.window import Window
 from runner.rules.loader import load_rule
@@ -338,19 +338,6 @@ def scoped(compiled: CompiledRule, namespace: str) -> CompiledRule:
     index = tuple(p.replace("*", f"{namespace}*") for p in compiled.rule.index)
     return dataclasses.replace(
         compiled, rule=dataclasses.replace(compiled.rule, index=index)
-    )
-
-
-def fetch_request(compiled: CompiledRule, window: Window) -> FetchRequest:
-    """Return the request :func:`runner.execution.execute.execute` makes."""
-    rule = compiled.rule
-    return FetchRequest(
-        indices=rule.index,
-        query=compiled.prefilter,
-        fields=compiled.fields,
-        start_ms=window.start_ms,
-        end_ms=window.end_ms,
-        timestamp_field=rule.timestamp_override or "@timestamp",
     )
 
 

@@ -68,6 +68,8 @@ def _create_chunk(
             es.bulk,
             operations=_operations(index, pending),
             refresh=False,
+            # Only what _tally reads: the item list stays in request order.
+            filter_path="items.*.status,items.*.error",
         )
         again, refused = _tally(pending, response["items"], result)
         if refused:
