@@ -7,11 +7,22 @@ prefilter that narrows the fetch, and the list of fields to fetch.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence as Seq
 from dataclasses import dataclass
 from typing import Any
 
-from runner.eql.ast import EventQuery, Expr, Sequence, Stage
+from runner.eql.ast import (
+    BoolOp,
+    Comparison,
+    EventQuery,
+    Expr,
+    Field,
+    Literal,
+    Query,
+    Sequence,
+    Stage,
+)
 from runner.eql.predicate import compile_condition, compile_keys, referenced_fields
 from runner.eql.prefilter import query_prefilter
 from runner.errors import RuleError
@@ -42,15 +53,46 @@ def compile_rule(rule: Rule) -> CompiledRule:
     Raises:
         RuleError: located at the construct that cannot be compiled.
     """
+    query = rule.parsed
+    if rule.event_category_override:
+        query = with_category_field(query, rule.event_category_override)
     try:
-        plan = match_plan(rule.parsed)
-        prefilter = query_prefilter(rule.parsed)
+        plan = match_plan(query)
+        prefilter = query_prefilter(query)
     except RuleError as exc:
         if exc.path is not None:
             raise
         raise exc.at(rule.path, *rule.query_offset) from exc
-    fields = tuple(sorted(referenced_fields(rule.parsed)))
+    fields = tuple(sorted(referenced_fields(query)))
     return CompiledRule(rule, plan, prefilter, fields)
+
+
+def with_category_field(query: Query, field: str) -> Query:
+    """Return ``query`` with its categories read from ``field``.
+
+    A rule's ``event_category_override`` names the field that holds the
+    category instead of ``event.category``. ``<category> where <condition>``
+    then means ``any where field == "<category>" and <condition>``: the same
+    exact, any-element test, which the prefilter turns into the same term.
+    """
+    if isinstance(query, EventQuery):
+        return _categorized(query, field)
+    stages = tuple(
+        dataclasses.replace(stage, query=_categorized(stage.query, field))
+        for stage in query.stages
+    )
+    until = query.until
+    if until is not None:
+        until = dataclasses.replace(until, query=_categorized(until.query, field))
+    return dataclasses.replace(query, stages=stages, until=until)
+
+
+def _categorized(query: EventQuery, field: str) -> EventQuery:
+    if query.category is None:
+        return query
+    test = Comparison("==", Field(field), Literal(query.category), query.pos)
+    condition = BoolOp("and", (test, query.condition), query.pos)
+    return EventQuery(None, condition, query.pos)
 
 
 def match_plan(query: EventQuery | Sequence) -> MatchPlan:
