@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from elasticsearch import Elasticsearch
 
+from runner.alerts.build import ExecutionType
 from runner.elastic import state
 from runner.elastic.client import RetryPolicy
 from runner.eql.compile import CompiledRule
@@ -109,7 +110,7 @@ class RuleRunner:
             yield result
 
     def run_window(
-        self, compiled: CompiledRule, window: Window, kind: str = "scheduled"
+        self, compiled: CompiledRule, window: Window, kind: ExecutionType = "scheduled"
     ) -> ExecutionResult:
         """Run one execution over ``window`` and log its one INFO line."""
         self.prepare()
@@ -118,7 +119,7 @@ class RuleRunner:
             compiled,
             window,
             alerts_index=self.target.alerts_index,
-            execution_type="manual" if kind == "manual" else "scheduled",
+            execution_type=kind,
             retry=self.retry,
             clock=self.clock,
         )
