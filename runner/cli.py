@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -108,6 +109,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (RunnerError, ValueError) as exc:
         print(f"runner: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # The reader left early (`runner explain … | head`): not an error of
+        # ours. Point stdout at /dev/null so the exit flush stays quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _settings() -> Settings:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import re
+import subprocess
+import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -458,3 +460,22 @@ def test_progress_draws_bar_on_terminal_only() -> None:
     quiet.show("rule-1", 3, 10)
     quiet.finish()
     assert piped.getvalue() == ""
+
+
+def test_explain_reader_leaving_early_is_not_an_error() -> None:
+    """`runner explain RULE | head -1` exits 0 without a traceback."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "runner", "explain", str(DLLHOST)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    assert process.stderr is not None
+    first = process.stdout.readline()
+    process.stdout.close()
+    error = process.stderr.read()
+    code = process.wait(timeout=60)
+
+    assert first.startswith(b"# Unusual Network Connection via DllHost")
+    assert code == 0
+    assert b"Traceback" not in error
