@@ -132,7 +132,14 @@ def _pages(
         page_body = {**body, "pit": {"id": pit_id, "keep_alive": PIT_KEEP_ALIVE}}
         if search_after is not None:
             page_body["search_after"] = search_after
-        page = retry.call("search page", es.search, body=page_body)
+        # A shard that fails must fail the execution, not drop its events:
+        # the window is then retried whole on the next tick.
+        page = retry.call(
+            "search page",
+            es.search,
+            body=page_body,
+            allow_partial_search_results=False,
+        )
         pit_id = page.get("pit_id", pit_id)
         hits: list[dict[str, Any]] = page["hits"]["hits"]
         if not hits:
