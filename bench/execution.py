@@ -610,6 +610,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--events", type=int, help="events to index (default 1e6)")
     parser.add_argument("--quick", action="store_true", help="1e5 events")
     parser.add_argument("--repeat", type=int, default=5, help="timed repetitions")
+    parser.add_argument("--time-only", action="store_true", help="skip the memory part")
     parser.add_argument("--rss-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.repeat < 1 or (args.events is not None and args.events < 10):
@@ -629,7 +630,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     target = Target(f"bench-alerts-{namespace}", f"bench-state-{namespace}")
     try:
         compare_times(es, namespace, target, args.repeat)
-        compare_memory(es, namespace, total, target)
+        if not args.time_only:
+            compare_memory(es, namespace, total, target)
     finally:
         cleanup(es, target)
     return 0
