@@ -203,25 +203,7 @@ def test_execution_caps_at_max_signals_keeping_latest(
 ) -> None:
     """150 sequences in one window give 100 parent alerts, the latest ones,
     and the result says 50 were truncated."""
-    docs = []
-    for n in range(150):
-        start = T0 + n * 2_000
-        host, entity = f"host-cap-{n:03d}", f"ep-cap-{n:03d}"
-        docs.append(
-            (
-                samples.data_stream_name(samples.DEFEND_PROCESS, namespace),
-                f"cap-{n:03d}-start",
-                samples.defend_process_start(start, host, entity),
-            )
-        )
-        docs.append(
-            (
-                samples.data_stream_name(samples.DEFEND_NETWORK, namespace),
-                f"cap-{n:03d}-net",
-                samples.defend_network(start + 1_000, host, entity, "8.8.8.8"),
-            )
-        )
-    index_docs(es, docs)
+    index_docs(es, timeline.true_positives(namespace, "cap", 150, 2_000))
 
     result = make_runner(es, target).run_once(dllhost, T0 + 8 * MIN)
 
@@ -229,7 +211,7 @@ def test_execution_caps_at_max_signals_keeping_latest(
     assert result.truncated == 50
     alerts = parent_alerts(es, target.alerts_index)
     kept = sorted(a["host"]["id"] for a in alerts)
-    assert kept == [f"host-cap-{n:03d}" for n in range(50, 150)]
+    assert kept == [f"host-cap-{n:04d}" for n in range(50, 150)]
 
 
 def test_execution_run_once_cli_prints_one_json_line_and_refuses_bad_rule(

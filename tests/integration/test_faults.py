@@ -215,24 +215,7 @@ def test_faults_kill_during_bulk_write_then_rerun_completes_without_duplicates(
     """A runner SIGKILLed half-way through writing its alerts, run again over
     the same window, leaves exactly the full alert set, each alert once."""
     sequences = 2_000
-    docs = []
-    for n in range(sequences):
-        start = T0 + n * 200
-        host, entity = f"host-kill-{n:04d}", f"ep-kill-{n:04d}"
-        docs.append(
-            (
-                samples.data_stream_name(samples.DEFEND_PROCESS, namespace),
-                f"kill-{n}-start",
-                samples.defend_process_start(start, host, entity),
-            )
-        )
-        docs.append(
-            (
-                samples.data_stream_name(samples.DEFEND_NETWORK, namespace),
-                f"kill-{n}-net",
-                samples.defend_network(start + 100, host, entity, "8.8.8.8"),
-            )
-        )
+    docs = timeline.true_positives(namespace, "kill", sequences, 200)
     helpers.bulk(
         es,
         (

@@ -229,3 +229,33 @@ def _bad_documents(tl: Timeline) -> None:
             T0 + 32 * MIN + 1_000, "host-noos", "ep-noos", "8.8.8.8"
         ),
     )
+
+
+def true_positives(
+    namespace: str, name: str, count: int, spacing_ms: int
+) -> list[tuple[str, str, Doc]]:
+    """Return ``count`` Elastic Defend true positives, ``spacing_ms`` apart.
+
+    Each has its own host and process; its connection follows its start by
+    half the spacing. Ids are ``<name>-<n>-start`` and ``<name>-<n>-net``.
+    """
+    docs = []
+    for n in range(count):
+        start = T0 + n * spacing_ms
+        host, entity = f"host-{name}-{n:04d}", f"ep-{name}-{n:04d}"
+        net = samples.defend_network(start + spacing_ms // 2, host, entity, "8.8.8.8")
+        docs.append(
+            (
+                samples.data_stream_name(samples.DEFEND_PROCESS, namespace),
+                f"{name}-{n}-start",
+                samples.defend_process_start(start, host, entity),
+            )
+        )
+        docs.append(
+            (
+                samples.data_stream_name(samples.DEFEND_NETWORK, namespace),
+                f"{name}-{n}-net",
+                net,
+            )
+        )
+    return docs
