@@ -17,12 +17,15 @@ data streams, explicit ECS mappings (``destination.ip`` as ``ip``,
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
+from runner.ecs import format_timestamp
 from runner.elastic.mappings import ecs_mappings
 
 Document = dict[str, Any]
+
+# Timestamps as Elasticsearch writes them: ISO 8601 UTC with milliseconds.
+iso = format_timestamp
 
 DEFEND_PROCESS = "logs-endpoint.events.process"
 DEFEND_NETWORK = "logs-endpoint.events.network"
@@ -32,12 +35,6 @@ FAMILIES = (WINLOGBEAT, DEFEND_PROCESS, DEFEND_NETWORK, SYSMON)
 
 SYSMON_CHANNEL = "Microsoft-Windows-Sysmon/Operational"
 SYSMON_PROVIDER = "Microsoft-Windows-Sysmon"
-
-
-def iso(ms: int) -> str:
-    """Format epoch milliseconds as ISO 8601 UTC with milliseconds."""
-    moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
 def data_stream_name(family: str, namespace: str) -> str:

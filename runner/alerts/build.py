@@ -19,10 +19,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from runner.ecs import format_timestamp as iso
 from runner.eql.ast import Sequence as SequenceQuery
 from runner.events import Event
 from runner.rules.model import Rule
-from runner.samples import iso
 
 AlertDoc = tuple[str, dict[str, Any]]
 Sources = Mapping[tuple[str, str], Mapping[str, Any]]

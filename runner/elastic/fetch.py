@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from elasticsearch import Elasticsearch
 
+from runner.ecs import event_from_hit
 from runner.elastic.client import RetryPolicy
 from runner.events import Event
 
@@ -31,7 +32,6 @@ class FetchStats:
     pages: int = 0
     hits: int = 0
     skipped: int = 0
-    skipped_examples: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,9 @@ def stream_events(
     try:
         carry: list[Event] = []
         for hits in _pages(es, request, retry, pit_id, stats):
-            ready, carry = _split_last_run(carry + _events(hits, stats))
+            ready, carry = _split_last_run(
+                carry + _events(hits, request.tiebreaker_field, stats)
+            )
             yield from ready
         carry.sort(key=Event.order_key)
         yield from carry
@@ -152,8 +154,11 @@ def _pages(
         search_after = hits[-1]["sort"]
 
 
-def _events(hits: list[dict[str, Any]], stats: FetchStats) -> list[Event]:
-    return [event for event in (_event(hit, stats) for hit in hits) if event]
+def _events(
+    hits: list[dict[str, Any]], tiebreaker_field: str, stats: FetchStats
+) -> list[Event]:
+    events = (_event(hit, tiebreaker_field, stats) for hit in hits)
+    return [event for event in events if event]
 
 
 def _split_last_run(events: list[Event]) -> tuple[list[Event], list[Event]]:
@@ -179,34 +184,16 @@ def _same_slot(a: Event, b: Event) -> bool:
     return a.timestamp == b.timestamp and a.tiebreaker == b.tiebreaker
 
 
-def _event(hit: Mapping[str, Any], stats: FetchStats) -> Event | None:
+def _event(
+    hit: Mapping[str, Any], tiebreaker_field: str, stats: FetchStats
+) -> Event | None:
+    """Return the hit as an event, or count and skip a hit that has none."""
     try:
-        sort = hit["sort"]
-        timestamp = int(sort[0])
-        tiebreaker = sort[1] if isinstance(sort[1], int | float) else None
-        fields: dict[str, list[Any]] = hit.get("fields", {})
-        return Event(
-            index=hit["_index"],
-            id=hit["_id"],
-            timestamp=timestamp,
-            tiebreaker=_finite(tiebreaker),
-            fields=fields,
-        )
-    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        return event_from_hit(hit, tiebreaker_field)
+    except ValueError as exc:
         stats.skipped += 1
-        if len(stats.skipped_examples) < 5:
-            stats.skipped_examples.append(
-                f"{hit.get('_index')}/{hit.get('_id')}: {exc}"
-            )
-        logger.debug("skipped hit %s/%s: %s", hit.get("_index"), hit.get("_id"), exc)
+        logger.debug("skipped hit: %s", exc)
         return None
-
-
-def _finite(value: int | float | None) -> int | float | None:
-    # A missing tiebreaker sorts as Long.MAX_VALUE under "missing": "_last".
-    if value is None or value >= 2**63 - 1:
-        return None
-    return value
 
 
 def _close(es: Elasticsearch, pit_id: str) -> None:

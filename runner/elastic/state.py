@@ -15,9 +15,9 @@ from typing import Any
 
 from elasticsearch import BadRequestError, Elasticsearch, NotFoundError
 
+from runner.ecs import format_timestamp as iso
 from runner.elastic.client import RetryPolicy
 from runner.elastic.mappings import alert_mappings, state_mappings
-from runner.samples import iso
 
 logger = logging.getLogger(__name__)
 

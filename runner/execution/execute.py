@@ -17,6 +17,7 @@ from typing import Any
 from elasticsearch import Elasticsearch
 
 from runner.alerts.build import AlertContext, AlertDoc, ExecutionType, build_alerts
+from runner.ecs import format_timestamp as iso
 from runner.elastic.client import RetryPolicy
 from runner.elastic.fetch import FetchRequest, FetchStats, stream_events
 from runner.elastic.write import create_all
@@ -24,7 +25,6 @@ from runner.eql.compile import CompiledRule
 from runner.events import Event
 from runner.execution.window import Window
 from runner.matching.evaluate import Evaluation, evaluate
-from runner.samples import iso
 
 logger = logging.getLogger(__name__)
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from elasticsearch import Elasticsearch
 
 from runner.alerts.build import ExecutionType
+from runner.ecs import format_timestamp as iso
 from runner.elastic import state
 from runner.elastic.client import RetryPolicy
 from runner.eql.compile import CompiledRule
@@ -27,7 +28,6 @@ from runner.execution.window import (
     plan_windows,
     window_ending,
 )
-from runner.samples import iso
 
 logger = logging.getLogger(__name__)
 
